@@ -1,0 +1,80 @@
+# BUILD-file macros shared by every package (loaded through
+# [GLOBAL].build_file_prelude_globs). A package is three BUILD files:
+#
+#   packages/<dist>/BUILD        lit_package(...): the wheel and the layering rules
+#   packages/<dist>/src/BUILD    lit_sources():    the code (one source root)
+#   packages/<dist>/tests/BUILD  lit_tests(...):   the tests (another source root)
+#
+# The layering rules say which sibling packages and which third-party
+# requirement groups (tools/deps/<group>) the code may import; Pants rejects
+# every other import edge in each goal that resolves dependencies
+# (`dependencies`, `test`, `package`).
+
+
+def lit_package(
+    dist,
+    deps=(),
+    third_party=("core",),
+    test_third_party=(),
+    extras=None,
+    description="",
+    dependents=None,
+):
+    """Declares the wheel of packages/<dist> and the layering rules of its subtree.
+
+    Args:
+        dist: the distribution name, e.g. "lit-loops".
+        deps: sibling distributions the package's code may import.
+        third_party: requirement groups (tools/deps/<group>) the code may import.
+        test_third_party: extra requirement groups only its tests may import.
+        extras: {extra: [requirement, ...]}: optional back-ends, imported lazily.
+        description: one-line summary for the wheel metadata.
+        dependents: paths allowed to depend on this package (default: no restriction).
+    """
+    version = env("LIT_VERSION", "0.0.0")
+    siblings = ["//packages/%s/src/**" % d for d in deps]
+    groups = ["//tools/deps/%s/**" % g for g in third_party]
+    test_groups = ["//tools/deps/%s/**" % g for g in ("test",) + tuple(test_third_party)]
+    __dependencies_rules__(
+        # Tests may also use the test tools and the lit_hooks.testing fakes.
+        ("/tests/**", "/**", *siblings, "//packages/lit-hooks/src/**", *groups, *test_groups, "!*"),
+        ("*", "/**", *siblings, *groups, "!*"),
+    )
+    if dependents is not None:
+        __dependents_rules__(("*", "/**", *dependents, "!*"))
+    python_distribution(
+        name="dist",
+        dependencies=["./src:src", "./src:resources"],
+        provides=python_artifact(
+            name=dist,
+            version=version,
+            description=description,
+            long_description_content_type="text/markdown",
+            license="Apache-2.0",
+            extras_require=extras or {},
+        ),
+        long_description_path="packages/%s/README.md" % dist,
+        generate_setup=True,
+        wheel=True,
+        sdist=True,
+    )
+
+
+def lit_sources(**kwargs):
+    """All modules of the package under this source root, plus its data files."""
+    python_sources(name="src", sources=["**/*.py"], dependencies=[":resources"], **kwargs)
+    resources(name="resources", sources=["**/py.typed", "**/*.npz", "**/*.json"])
+
+
+def lit_tests(third_party=(), timeout=900, **kwargs):
+    """The package's tests; test helpers (conftest, fakes) are every non-`test_*.py` module."""
+    reqs = ["//tools/deps/%s:reqs" % g for g in ("test",) + tuple(third_party)]
+    python_test_utils(name="test_utils", sources=["**/*.py", "!**/test_*.py"], dependencies=reqs)
+    python_tests(
+        name="tests",
+        sources=["**/test_*.py"],
+        dependencies=[":test_utils"] + reqs,
+        batch_compatibility_tag="lit",
+        timeout=timeout,
+        **kwargs
+    )
