@@ -15,7 +15,6 @@ def lit_package(
     dist,
     deps=(),
     third_party=("core",),
-    test_third_party=(),
     extras=None,
     description="",
     dependents=None,
@@ -26,7 +25,6 @@ def lit_package(
         dist: the distribution name, e.g. "lit-loops".
         deps: sibling distributions the package's code may import.
         third_party: requirement groups (tools/deps/<group>) the code may import.
-        test_third_party: extra requirement groups only its tests may import.
         extras: {extra: [requirement, ...]}: optional back-ends, imported lazily.
         description: one-line summary for the wheel metadata.
         dependents: paths allowed to depend on this package (default: no restriction).
@@ -34,10 +32,10 @@ def lit_package(
     version = env("LIT_VERSION", "0.0.0")
     siblings = ["//packages/%s/src/**" % d for d in deps]
     groups = ["//tools/deps/%s/**" % g for g in third_party]
-    test_groups = ["//tools/deps/%s/**" % g for g in ("test",) + tuple(test_third_party)]
     __dependencies_rules__(
-        # Tests may also use the test tools and the lit_hooks.testing fakes.
-        ("/tests/**", "/**", *siblings, "//packages/lit-hooks/src/**", *groups, *test_groups, "!*"),
+        # Tests may also use the lit_hooks.testing fakes and any third-party group
+        # (their own BUILD names the groups they need).
+        ("/tests/**", "/**", *siblings, "//packages/lit-hooks/src/**", "//tools/deps/**", "!*"),
         ("*", "/**", *siblings, *groups, "!*"),
     )
     if dependents is not None:
@@ -69,11 +67,13 @@ def lit_sources(**kwargs):
 def lit_tests(third_party=(), timeout=900, **kwargs):
     """The package's tests; test helpers (conftest, fakes) are every non-`test_*.py` module."""
     reqs = ["//tools/deps/%s:reqs" % g for g in ("test",) + tuple(third_party)]
+    # The whole package under test, also the modules a test imports by name (doctests).
+    package_src = "//%s/src:src" % build_file_dir().parent
     python_test_utils(name="test_utils", sources=["**/*.py", "!**/test_*.py"], dependencies=reqs)
     python_tests(
         name="tests",
         sources=["**/test_*.py"],
-        dependencies=[":test_utils"] + reqs,
+        dependencies=[":test_utils", package_src] + reqs,
         batch_compatibility_tag="lit",
         timeout=timeout,
         **kwargs

@@ -26,7 +26,7 @@ def test_requirement_cache_missing_distribution_and_module_fallback() -> None:
     # no distribution metadata but an importable module: available when no version is requested
     assert RequirementCache("json")
     assert not RequirementCache("json>=1.0")
-    assert RequirementCache("pyyaml", module="yaml")
+    assert RequirementCache("numpy", module="numpy")
     assert not RequirementCache("torch", module="torch.surely_not_a_submodule")
 
 
