@@ -14,19 +14,15 @@ import torch
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as tb_masked_crc32c
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 import lit_loggers._tensorboard as tb_module
 from lit_hooks import MissingExtraError
 from lit_loggers import TensorBoardLogger
 from lit_loggers._tfevents import encode_scalar_event, frame_records, masked_crc32c, masked_crc32c_batch
-
-pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from tensorboard.compat.proto.event_pb2 import Event  # noqa: E402
-from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import (
-    masked_crc32c as tb_masked_crc32c,
-)  # noqa: E402
-from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
 
 
 def load(log_dir: str) -> EventAccumulator:
