@@ -74,7 +74,9 @@ def lit_tests(third_party=(), timeout=900, **kwargs):
         name="tests",
         sources=["**/test_*.py"],
         dependencies=[":test_utils", package_src] + reqs,
-        batch_compatibility_tag="lit",
+        # Batch a package's test files into one pytest process (torch is imported once), but never
+        # across packages: test modules of different packages may share a basename.
+        batch_compatibility_tag=build_file_dir().parent.name,
         timeout=timeout,
         **kwargs
     )
