@@ -237,6 +237,9 @@ class FakeTrainer:
         self._scheduler = scheduler
         self._scheduler_interval = scheduler_interval
         self._epoch_val_values: dict[str, list[Tensor]] = {}
+        self.ckpt_path: str | None = None
+        self.saved_checkpoints: list[str] = []
+        self.raise_at_step: int | None = None
 
     # -- protocol extras -----------------------------------------------------------------------------------------
     @property
@@ -297,20 +300,29 @@ class FakeTrainer:
     def save_checkpoint(
         self, filepath: Any = None, weights_only: bool | None = False, storage_options: Any = None
     ) -> dict[str, Any]:
+        """Build a Lightning-format checkpoint dict; write it atomically through the strategy when given a path."""
         ckpt: dict[str, Any] = {
             "epoch": self.current_epoch,
             "global_step": self.global_step,
+            "pytorch-lightning_version": "2.6.5",
             "state_dict": self.lightning_module.state_dict(),
-            "callbacks": {},
+            "loops": {
+                "fit_loop": {"epoch_loop.state_dict": {"_batches_that_stepped": self.batches_that_stepped}}
+            },
         }
-        for cb in self.callbacks:
-            state = cb.state_dict()
-            if state:
-                ckpt["callbacks"][cb.state_key] = state
-        for cb in self.callbacks:
-            cb.on_save_checkpoint(self, self.lightning_module, ckpt)
+        if not weights_only:
+            ckpt["callbacks"] = {}
+            for cb in self.callbacks:
+                state = cb.state_dict()
+                if state:
+                    ckpt["callbacks"][cb.state_key] = state
+            ckpt["optimizer_states"] = [opt.state_dict() for opt in self.optimizers]
+            ckpt["lr_schedulers"] = [cfg.scheduler.state_dict() for cfg in self.lr_scheduler_configs]
+            for cb in self.callbacks:
+                cb.on_save_checkpoint(self, self.lightning_module, ckpt)
         if filepath is not None:
-            torch.save(ckpt, filepath)
+            self.strategy.save_checkpoint(ckpt, filepath, storage_options=storage_options)
+            self.saved_checkpoints.append(os.fspath(filepath))
         return ckpt
 
     # -- internals ----------------------------------------------------------------------------------------------
@@ -406,7 +418,7 @@ class FakeTrainer:
             self.current_epoch = ckpt["epoch"]
             self.global_step = ckpt["global_step"]
             for cb in self.callbacks:
-                if cb.state_key in ckpt["callbacks"]:
+                if cb.state_key in ckpt.get("callbacks", {}):
                     cb.load_state_dict(ckpt["callbacks"][cb.state_key])
             for cb in self.callbacks:
                 cb.on_load_checkpoint(self, module, ckpt)
@@ -466,6 +478,8 @@ class FakeTrainer:
                         if cfg.interval == "step" or (is_last and cfg.interval == "epoch"):
                             cfg.scheduler.step()
                 self._call("on_train_batch_end", {"loss": loss.detach()}, batch, batch_idx)
+                if self.raise_at_step is not None and self.global_step >= self.raise_at_step:
+                    raise RuntimeError(f"failure requested at step {self.global_step}")
                 if 0 <= self.max_steps <= self.global_step or self.should_stop:
                     break
             every = self.check_val_every_n_epoch

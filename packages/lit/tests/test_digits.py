@@ -32,7 +32,7 @@ def test_digits_main_reaches_accuracy(tmp_path: Any, capsys: pytest.CaptureFixtu
     logs = logs_line.split(":", 1)[1].strip()
     assert os.path.isfile(ckpt) and os.path.isfile(os.path.join(logs, "metrics.csv"))
     loaded = torch.load(ckpt, weights_only=True)
-    assert loaded["epoch"] == 20 and "state_dict" in loaded
+    assert 0 <= loaded["epoch"] <= 20 and "state_dict" in loaded and "loops" in loaded
 
 
 def test_digits_cli_rejects_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:

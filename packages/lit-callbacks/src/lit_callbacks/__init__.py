@@ -7,6 +7,7 @@ protocol. Optional back-ends (rich, tqdm, psutil, fsspec, torch_xla) are importe
 
 from __future__ import annotations
 
+from lit_callbacks._checkpoint import Checkpoint, ModelCheckpoint, OnExceptionCheckpoint
 from lit_callbacks._defaults import default_progress_bar
 from lit_callbacks._device_stats import DeviceStatsMonitor
 from lit_callbacks._early_stopping import EarlyStopping, EarlyStoppingReason
@@ -49,6 +50,7 @@ __all__ = [
     "BackboneFinetuning",
     "BaseFinetuning",
     "BasePredictionWriter",
+    "Checkpoint",
     "DeviceStatsMonitor",
     "EMAWeightAveraging",
     "EarlyStopping",
@@ -57,8 +59,10 @@ __all__ = [
     "LambdaCallback",
     "LayerSummary",
     "LearningRateMonitor",
+    "ModelCheckpoint",
     "ModelPruning",
     "ModelSummary",
+    "OnExceptionCheckpoint",
     "PassThroughProfiler",
     "Profiler",
     "ProgressBar",

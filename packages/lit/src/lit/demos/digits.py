@@ -148,7 +148,17 @@ def main(argv: Sequence[str] | None = None) -> float:
     seed_everything(args.seed, verbose=False)
     devices: Any = args.devices if args.devices == "auto" else int(args.devices)
     logger = CSVLogger(save_dir=args.root_dir, name="digits")
+    callbacks: list[Any] = []
+    try:
+        from lit.callbacks import ModelCheckpoint
+
+        callbacks.append(
+            ModelCheckpoint(monitor="val_acc", mode="max", filename="digits-{epoch:02d}-{val_acc:.3f}")
+        )
+    except (ImportError, AttributeError):  # pragma: no cover - older lit-callbacks without ModelCheckpoint
+        pass
     trainer = Trainer(
+        callbacks=callbacks,
         max_epochs=args.epochs,
         accelerator=args.accelerator,
         devices=devices,
@@ -166,10 +176,14 @@ def main(argv: Sequence[str] | None = None) -> float:
     trainer.fit(model, datamodule=data)
     ckpt = trainer.checkpoint_callback
     ckpt_path = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
-    if not ckpt_path:
+    if ckpt_path:
+        results = trainer.test(
+            model, datamodule=data, verbose=False, ckpt_path="best"
+        )  # the best epoch's weights
+    else:
         ckpt_path = os.path.join(logger.log_dir, "checkpoints", "last.ckpt")
         trainer.save_checkpoint(ckpt_path)
-    results = trainer.test(model, datamodule=data, verbose=False)
+        results = trainer.test(model, datamodule=data, verbose=False)
     accuracy = float(results[0]["test_acc"])
     elapsed = time.perf_counter() - start
     print(f"test accuracy: {accuracy:.4f}  ({elapsed:.1f} s)")
