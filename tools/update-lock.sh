@@ -9,8 +9,11 @@ mkdir -p "$wheels"
 reqs=()
 for f in "$root"/tools/deps/*/requirements.txt; do reqs+=(-r "$f"); done
 python3.11 -m pip download -q --only-binary=:all: -d "$wheels" "${reqs[@]}" -c "$root/tools/deps/constraints-cpu.txt"
-"$root/pants" generate-lockfiles --resolve=python-default
-if grep -oE '[a-z+]+://[^"]*' "$root/tools/deps/python-default.lock" | grep -v '^file://\${WHEELS_DIR}/' ; then
-  echo "the lockfile names a host other than the wheelhouse" >&2; exit 1
-fi
-echo "lockfile updated"
+"$root/pants" generate-lockfiles
+for lock in "$root"/tools/deps/*.lock; do
+  if grep -oE '[a-z+]+://[^"]*' "$lock" | grep -v '^file://\${WHEELS_DIR}/'; then
+    echo "$lock names a host other than the wheelhouse" >&2
+    exit 1
+  fi
+done
+echo "lockfiles updated"
