@@ -76,6 +76,23 @@ def render(dist: str) -> str:
         if isinstance(obj, (str, int, float, tuple, frozenset, dict)) and not inspect.isclass(obj):
             summary = "constant"
         lines.append(f"| `{name}` | {summary} |")
+    if dist == "lit":
+        src = ROOT / "packages" / "lit" / "src" / "lit"
+        subs = sorted(
+            str(p.relative_to(src.parent)).replace("/", ".").removesuffix(".__init__.py").removesuffix(".py")
+            for p in src.rglob("*.py")
+            if not p.name.startswith("_") or p.name == "__init__.py"
+        )
+        subs = [s for s in subs if s != "lit"]
+        lines += [
+            "",
+            "## Module tree",
+            "",
+            "The submodules mirror `lightning.pytorch`, so imports such as",
+            "`from lit.callbacks import ModelCheckpoint` work unchanged:",
+            "",
+            *[f"- `{s}`" for s in subs],
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -135,15 +135,17 @@ class Loop:
         step_fn: called once per batch with the loop and the batch; its return value is stored in
             ``loop.state.output``.
 
-    Example::
-
-        loop = Loop(lambda loop, batch: train_step(batch))
-
-        @loop.on(Event.ITERATION_COMPLETED(every=100))
-        def report(loop):
-            print(loop.state.iteration, loop.state.output)
-
-        loop.run(dataloader, max_epochs=3)
+    Example:
+        >>> loop = Loop(lambda loop, batch: batch * 10)
+        >>> @loop.on(Event.ITERATION_COMPLETED(every=2))
+        ... def report(loop):
+        ...     print(loop.state.epoch, loop.state.iteration, loop.state.output)
+        >>> state = loop.run([1, 2, 3], max_epochs=2)
+        1 2 20
+        2 4 10
+        2 6 30
+        >>> state.iteration, state.epoch
+        (6, 2)
     """
 
     def __init__(self, step_fn: Callable[[Loop, Any], Any]) -> None:
