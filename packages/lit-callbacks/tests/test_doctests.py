@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-import pkgutil
-
 import pytest
 
-import lit_callbacks
+from lit_hooks.testing import docstring_example_modules, run_docstring_examples
 
-MODULES = sorted(
-    info.name
-    for info in pkgutil.walk_packages(lit_callbacks.__path__, prefix="lit_callbacks.")
-    if not info.name.endswith("__main__")
-)
+MODULES = docstring_example_modules("lit_callbacks")
 
 
-@pytest.mark.parametrize("name", ["lit_callbacks", *MODULES])
+@pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name: str) -> None:
-    module = importlib.import_module(name)
-    result = doctest.testmod(
-        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
-    )
-    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"
+    run_docstring_examples(name)
 
 
-def test_there_are_examples() -> None:
-    attempted = 0
-    for name in ["lit_callbacks", *MODULES]:
-        finder = doctest.DocTestFinder()
-        attempted += sum(len(t.examples) for t in finder.find(importlib.import_module(name)))
-    assert attempted > 0
+def test_the_package_has_examples() -> None:
+    import doctest
+    import importlib
+
+    finder = doctest.DocTestFinder()
+    assert any(t.examples for name in MODULES for t in finder.find(importlib.import_module(name)))

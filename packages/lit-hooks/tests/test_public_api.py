@@ -81,6 +81,8 @@ TESTING_API = [
     "FakeStrategy",
     "RecordingCallback",
     "RecordingLogger",
+    "docstring_example_modules",
+    "run_docstring_examples",
 ]
 
 

@@ -37,6 +37,8 @@ __all__ = [
     "FakeStrategy",
     "RecordingCallback",
     "RecordingLogger",
+    "docstring_example_modules",
+    "run_docstring_examples",
 ]
 
 
@@ -711,3 +713,38 @@ class RecordingLogger:
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         self.checkpoint_callbacks.append(checkpoint_callback)
+
+
+def docstring_example_modules(package: str) -> list[str]:
+    """The importable modules of ``package`` (the package itself first), for running their doctests.
+
+    Example:
+        >>> docstring_example_modules("lit_hooks")[:2]
+        ['lit_hooks', 'lit_hooks._callback']
+    """
+    import importlib
+    import pkgutil
+
+    root = importlib.import_module(package)
+    names = sorted(
+        info.name
+        for info in pkgutil.walk_packages(getattr(root, "__path__", []), prefix=f"{package}.")
+        if not info.name.endswith("__main__")
+    )
+    return [package, *names]
+
+
+def run_docstring_examples(module_name: str) -> int:
+    """Runs the docstring examples of one module and returns how many there were.
+
+    Raises:
+        AssertionError: when an example fails; the message names the module and the failures.
+    """
+    import doctest
+    import importlib
+
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    if result.failed:
+        raise AssertionError(f"{result.failed} docstring example(s) failed in {module_name}")
+    return result.attempted
