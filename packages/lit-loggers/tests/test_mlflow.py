@@ -108,19 +108,40 @@ def test_resume_run_by_id_and_reuse_experiment_by_name(store):
     assert second.run_id != first.run_id
 
 
-def test_synchronous_flag(store):
-    for synchronous in (True, False):
-        logger = MLFlowLogger(tracking_uri=store, synchronous=synchronous)
-        logger.log_hyperparams({"sync": synchronous})
-        logger.log_metrics({"m": 1.0}, step=0)
-        logger.finalize("success")
-        if not synchronous:
-            import mlflow
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_synchronous_flag(store, synchronous, monkeypatch):
+    # background batches are held for 5 s before they are written: only a flush writes them sooner
+    monkeypatch.setenv("MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS", "5")
+    logger = MLFlowLogger(tracking_uri=store, synchronous=synchronous)
+    client = logger.experiment
+    seen, read_in_finalize = [], []
+    log_batch, get_run = client.log_batch, client.get_run
 
-            mlflow.flush_async_logging()
-        run = MlflowClient(store).get_run(logger.run_id)
-        assert run.data.params == {"sync": str(synchronous)}
-        assert run.data.metrics == {"m": 1.0}
+    def spy_log_batch(*args, **kwargs):
+        seen.append(kwargs.get("synchronous"))
+        return log_batch(*args, **kwargs)
+
+    def spy_get_run(*args, **kwargs):
+        run = get_run(*args, **kwargs)
+        read_in_finalize.append(dict(run.data.metrics))
+        return run
+
+    monkeypatch.setattr(client, "log_batch", spy_log_batch)
+    logger.log_hyperparams({"sync": synchronous})
+    for step in range(3):
+        logger.log_metrics({"m": float(step)}, step=step)
+    monkeypatch.setattr(client, "get_run", spy_get_run)
+    logger.finalize("success")
+    assert seen == [synchronous] * 4
+    # finalize writes pending background batches before it reads the run (a folder store can otherwise read a
+    # metric file that a background thread has created but not yet written)
+    assert all(metrics == {"m": 2.0} for metrics in read_in_finalize)
+    reader = MlflowClient(store)
+    run = reader.get_run(logger.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"sync": str(synchronous)}
+    assert run.data.metrics == {"m": 2.0}
+    assert metric_history(reader, logger.run_id, "m") == [(0, 0.0), (1, 1.0), (2, 2.0)]
 
 
 def test_save_dir_defaults_and_env_tracking_uri(tmp_path, monkeypatch, sqlite_uri):

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import struct
+import time
 import wave
 
 import pytest
@@ -21,10 +22,15 @@ from lit_loggers import WandbLogger  # noqa: E402
 _BLOCK = 32768  # wandb's run file is a LevelDB-style log: 32 KiB blocks of (crc, length, type) framed chunks
 
 
-def read_run_file(run_dir: str) -> list:
-    """Parse every record of the ``run-<id>.wandb`` file in ``run_dir``."""
-    [path] = glob.glob(os.path.join(run_dir, "run-*.wandb"))
-    data = open(path, "rb").read()
+def _parse_run_file(run_dir: str) -> list:
+    """Parse the complete records written so far to the ``run-<id>.wandb`` file in ``run_dir``."""
+    paths = glob.glob(os.path.join(run_dir, "run-*.wandb"))
+    assert len(paths) <= 1, paths
+    if not paths:
+        return []
+    data = open(paths[0], "rb").read()
+    if len(data) < 7:
+        return []
     assert data[:4] == b":W&B"
     pos, chunks, pending = 7, [], b""
     while pos + 7 <= len(data):
@@ -33,6 +39,8 @@ def read_run_file(run_dir: str) -> list:
             pos += left
             continue
         _crc, length, kind = struct.unpack_from("<IHB", data, pos)
+        if pos + 7 + length > len(data):
+            break  # a chunk still being written
         chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind == 1:
@@ -49,6 +57,25 @@ def read_run_file(run_dir: str) -> list:
         record.ParseFromString(chunk)
         records.append(record)
     return records
+
+
+def read_run_file(run_dir: str, timeout: float = 60.0) -> list:
+    """Every record of the finished run in ``run_dir``, once wandb has written all of them.
+
+    ``run.finish()`` returns after the run's exit was acknowledged, but it only *informs* wandb's service process
+    that the run is over: the service writes out its buffered run file and closes it afterwards (under load the
+    file can still hold just its header). So wait until the run's final ``exit`` record is in the file: every
+    record logged before ``finish()`` precedes it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        records = _parse_run_file(run_dir)
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            return records
+        if time.monotonic() > deadline:
+            kinds = [r.WhichOneof("record_type") for r in records]
+            raise AssertionError(f"No exit record in the run file of {run_dir} after {timeout}s: {kinds}")
+        time.sleep(0.05)
 
 
 def of_type(records, kind):
@@ -131,7 +158,9 @@ def test_resume_by_version_and_reuse_of_the_active_run(tmp_path):
     with pytest.warns(UserWarning, match="There is a wandb run already in progress"):
         reused = WandbLogger(save_dir=tmp_path, offline=True, project="proj").experiment
     assert reused is first.experiment
+    first_dir = run_dir_of(first)
     first.experiment.finish()
+    assert [r["a"] for r in history_rows(read_run_file(first_dir))] == [1.0]  # written out before resuming
 
     resumed = WandbLogger(save_dir=tmp_path, offline=True, project="proj", version=run_id)
     assert resumed.version == run_id  # known before the run starts
@@ -199,6 +228,7 @@ def test_tables_text_images_audio_and_video(tmp_path):
     assert Image.open(image_file).size == (4, 4)
     assert glob.glob(os.path.join(files_dir, "media", "videos", "vid_*.gif"))
     rows = history_rows(read_run_file(run_dir))
+    assert [row["trainer/global_step"] for row in rows] == [1, 2, 3, 4] + ([5] if has_soundfile else [])
     by_step = {row["trainer/global_step"]: row for row in rows}
     assert by_step[1]["table/_type"] == "table-file"
     assert by_step[3]["img/_type"] == "images/separated"
@@ -245,12 +275,24 @@ def test_log_model_logs_checkpoint_artifacts_offline(tmp_path, log_model):
     with open(path, "wb") as file:
         file.write(b"weights")
     logger.after_save_checkpoint(_Ckpt(path, 0.5))
+    logger.log_metrics({"marker": 1.0}, step=0)  # the run file keeps the order of what the run logged
     run_dir = run_dir_of(logger)
-    if log_model is True:
-        assert of_type(read_run_file(run_dir), "artifact") == []  # kept for the end of training
     logger.finalize("success")
     logger.experiment.finish()
-    artifacts = [a for a in of_type(read_run_file(run_dir), "artifact") if a.type == "model"]
+    records = read_run_file(run_dir)
+
+    def label(record):
+        kind = record.WhichOneof("record_type")
+        if kind == "artifact" and record.artifact.type == "model":
+            return "artifact"
+        if kind == "history" and "marker" in history_rows([record])[0]:
+            return "marker"
+        return None
+
+    order = [label(r) for r in records if label(r)]
+    # "all" uploads at once; True keeps the checkpoint for the end of training (finalize)
+    assert order == (["artifact", "marker"] if log_model == "all" else ["marker", "artifact"])
+    artifacts = [a for a in of_type(records, "artifact") if a.type == "model"]
     assert len(artifacts) == 1
     [artifact] = artifacts
     assert artifact.name == "my-model"

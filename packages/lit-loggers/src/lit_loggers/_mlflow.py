@@ -87,7 +87,8 @@ class MLFlowLogger(Logger):
         prefix: Put before every metric name, joined with ``"-"``.
         artifact_location: Artifact location of a newly created experiment (the store's default otherwise).
         run_id: Resume (log into) this existing run instead of creating one.
-        synchronous: Passed to ``log_batch``: ``False`` logs in the background, ``True`` waits for each call.
+        synchronous: Passed to ``log_batch``: ``False`` logs in the background (:meth:`finalize` waits until
+            everything is written), ``True`` waits for each call.
 
     Raises:
         MissingExtraError: When ``mlflow`` (or ``mlflow-skinny``) is not installed.
@@ -265,15 +266,37 @@ class MLFlowLogger(Logger):
 
     @rank_zero_only
     def finalize(self, status: str = "success") -> None:
-        """Upload pending checkpoints (``log_model=True``) and end the run with ``FINISHED``/``FAILED``/``status``."""
+        """Write pending metrics/params, upload pending checkpoints and end the run with ``FINISHED``/``FAILED``.
+
+        Batches logged in the background (``synchronous=False``) are flushed first, so that the run is complete
+        in the store when this returns (and is not read while a background write is half done).
+        """
         if not self._initialized:
             return
+        self._flush_async_logging()
         status = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}.get(status, status)
         if self._checkpoint_callback is not None:
             self._scan_and_log_checkpoints(self._checkpoint_callback)
         client = self.experiment
         if client.get_run(self.run_id):
             client.set_terminated(self.run_id, status)
+
+    def _flush_async_logging(self) -> None:
+        """Block until every batch queued by ``log_batch(..., synchronous=False)`` is written to the store.
+
+        The queue belongs to the client's tracking store (one per tracking URI); flushing it is a no-op when
+        nothing was logged in the background.
+        """
+        store = getattr(getattr(self._mlflow_client, "_tracking_client", None), "store", None)
+        flush = getattr(store, "flush_async_logging", None)
+        if callable(flush):
+            flush()
+            return
+        import mlflow  # pants: no-infer-dep
+
+        if hasattr(mlflow, "flush_async_logging"):
+            mlflow.set_tracking_uri(self._tracking_uri)  # the fluent flush acts on the store of this URI
+            mlflow.flush_async_logging()
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         """Upload new checkpoints now (``log_model="all"``, or ``True`` with ``save_top_k == -1``) or at the end."""
