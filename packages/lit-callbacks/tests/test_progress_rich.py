@@ -50,7 +50,7 @@ def test_fit_renders_train_sanity_and_validation_bars() -> None:
     loss = trainer.progress_bar_metrics["loss"].item()
     final = [f for f in frames if f.startswith("Epoch 1/1")][-1]
     assert re.search(r"Epoch 1/1\s+━+ 4/4 ", final)
-    assert final.endswith(f"v_num: 3.000 loss: {loss:.3f}")
+    assert final.endswith(f"v_num: 3 loss: {loss:.3f}")
     assert any(f.startswith("Epoch 0/1") and "4/4" in f for f in frames)
     # the cursor is restored when the bars stop
     assert buf.getvalue().endswith("\x1b[?25h")
@@ -60,7 +60,7 @@ def test_theme_format_and_delimiter() -> None:
     theme = RichProgressBarTheme(metrics_format=".1f", metrics_text_delimiter=" | ")
     bar, buf = _bar(theme=theme)
     _fit(bar, max_epochs=1)
-    assert re.search(r"v_num: 3\.0 \| loss: \d\.\d$", _frames(buf.getvalue())[-1])
+    assert re.search(r"v_num: 3 \| loss: \d\.\d$", _frames(buf.getvalue())[-1])
 
 
 def test_theme_styles_reach_the_terminal() -> None:
@@ -195,3 +195,41 @@ def test_drawing_time_is_budgeted() -> None:
     _fit(bar, max_epochs=1, train=loader(300))
     assert len(draws) < 100  # 10 000 redraws per second allowed, but drawing may take only 3% of the time
     assert re.search(r"Epoch 0/0\s+━+ 300/300", _frames(buf.getvalue())[-1])
+
+
+class _FixedLoss(BoringModule):
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        loss = self(batch).pow(2).mean()
+        self.log("loss", 0.123456, prog_bar=True)
+        return loss
+
+
+@pytest.mark.parametrize(("version", "shown"), [(0, "v_num: 0"), ("version_12", "v_num: n_12")])
+def test_integer_and_string_versions_are_not_float_formatted(version: Any, shown: str) -> None:
+    bar, buf = _bar()
+    trainer = FakeTrainer([bar], max_epochs=1, loggers=[RecordingLogger(version=version)])
+    trainer.fit(_FixedLoss(), loader(3))
+    final = [f for f in _frames(buf.getvalue()) if f.startswith("Epoch 0")][-1]
+    assert final.endswith(f"{shown} loss: 0.123"), final
+    assert "v_num: 0.000" not in buf.getvalue()
+
+
+def test_non_terminal_output_builds_only_the_final_frame() -> None:
+    buf = io.StringIO()
+    bar = RichProgressBar(console_kwargs={"file": buf, "force_terminal": False, "width": 140})
+    bar.max_draw_fraction = None
+    frames: list[int] = []
+    build = bar._pending_metrics
+
+    def counted() -> dict[str, Any]:
+        frames.append(1)
+        return build()
+
+    bar._pending_metrics = counted  # type: ignore[method-assign]
+    trainer = FakeTrainer([bar], max_epochs=2, loggers=[RecordingLogger(version=0)])
+    trainer.fit(_FixedLoss(), loader(4), loader(2))
+    assert len(frames) == 1  # only the forced redraw when the bars stop
+    text = buf.getvalue()
+    assert "\r" not in text and "\x1b[" not in text
+    final = [line.strip() for line in text.splitlines() if line.startswith("Epoch")]
+    assert len(final) == 1 and re.search(r"^Epoch 1/1 .* 4/4 .*v_num: 0 loss: 0\.123$", final[0]), final

@@ -258,3 +258,22 @@ def test_infinite_loader_with_max_steps_has_a_finite_total() -> None:
     text, trainer = _run(TQDMProgressBar(), max_epochs=-1, max_steps=3, train=Endless())
     assert trainer.global_step == 3
     assert any(f.startswith("Epoch 0: 100%") and "3/3" in f for f in _frames(text))
+
+
+class _FixedLoss(BoringModule):
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        loss = self(batch).pow(2).mean()
+        self.log("loss", 0.123456, prog_bar=True)
+        return loss
+
+
+@pytest.mark.parametrize(("version", "shown"), [(0, "v_num=0"), ("version_12", "v_num=n_12")])
+def test_integer_and_string_versions_are_not_float_formatted(version: Any, shown: str) -> None:
+    bar = TQDMProgressBar()
+    bar.max_draw_fraction = None
+    buf = io.StringIO()
+    trainer = FakeTrainer([bar], max_epochs=1, loggers=[RecordingLogger(version=version)])
+    with contextlib.redirect_stdout(buf):
+        trainer.fit(_FixedLoss(), loader(3))
+    final = [f for f in _frames(buf.getvalue()) if f.startswith("Epoch 0: 100%")][-1]
+    assert final.endswith(f"{shown}, loss=0.123]"), final

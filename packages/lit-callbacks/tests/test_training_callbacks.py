@@ -394,6 +394,9 @@ def test_external_callbacks_from_entry_points(tmp_path: Path, monkeypatch: pytes
         "[lightning.pytorch.callbacks_factory]\none = ext_cb_plugin:one\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    import lit_callbacks._external
+
+    monkeypatch.setattr(lit_callbacks._external, "_ENTRY_POINTS", {})  # forget an earlier scan
     callbacks = load_external_callbacks()
     assert [type(c).__name__ for c in callbacks] == ["A", "B", "A"]
     assert [type(c).__name__ for c in load_external_callbacks("lit.callbacks_factory")] == ["A", "B"]

@@ -9,6 +9,8 @@ RSS <= +5 MB. The shared CI machine is noisy, so each assertion allows ``LIT_BEN
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import os
 import subprocess
@@ -174,6 +176,7 @@ def _compare(benchmark: Any, tmp_path: Any, *, sizes: list[int], n: int, batch: 
             "ratio_lit_over_raw": round(ratio, 4),
             "raw_us_per_step": round(min(raw_times) / steps * 1e6, 2),
             "lit_us_per_step": round(min(lit_times) / steps * 1e6, 2),
+            "overhead_us_per_step": round((min(lit_times) - min(raw_times)) / steps * 1e6, 2),
         }
     )
     return ratio
@@ -195,6 +198,46 @@ def test_compute_bound_mlp(benchmark: Any, tmp_path: Any) -> None:
     ratio = _compare(benchmark, tmp_path, sizes=[784, 512, 512, 10], n=25, batch=256, epochs=1, rounds=5,
                      classify=True, val=False, defaults=False, target=1.02)  # fmt: skip
     assert ratio <= 1.02 * (1 + SLACK), f"lit/raw = {ratio:.3f}"
+
+
+@pytest.mark.parametrize("kind", ["rich", "tqdm"])
+def test_progress_bar_cost_per_training_step(benchmark: Any, tmp_path: Any, kind: str) -> None:
+    """The bar's ``on_train_batch_end`` inside a real fit, drawing to a terminal: the per-step check plus its
+    share of the (time-budgeted) redraws."""
+    from lit_callbacks import RichProgressBar, TQDMProgressBar
+
+    buf = io.StringIO()
+    if kind == "rich":
+        pytest.importorskip("rich")
+        bar: Any = RichProgressBar(console_kwargs={"file": buf, "force_terminal": True, "width": 120})
+    else:
+        pytest.importorskip("tqdm")
+        bar = TQDMProgressBar()
+    costs: list[float] = []
+
+    class Probe(L.Callback):
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, i: int) -> None:
+            if i != 2:
+                return
+            hook, calls = bar.on_train_batch_end, 2000
+            for _ in range(3):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    hook(trainer, pl_module, outputs, batch, i)
+                costs.append((time.perf_counter() - start) / calls)
+
+    trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=1, callbacks=[bar, Probe()], logger=False,
+                        enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0)  # fmt: skip
+    with contextlib.redirect_stderr(buf), contextlib.redirect_stdout(buf):
+        benchmark.pedantic(
+            lambda: trainer.fit(Model([4, 1], classify=False), _data(5, 2, 4, 1, False)),
+            rounds=1,
+            iterations=1,
+        )
+    best = min(costs)
+    benchmark.extra_info["bar_us_per_step"] = round(best * 1e6, 2)
+    assert buf.getvalue(), "the bar drew nothing"
+    assert best <= 10e-6 * (1 + SLACK), f"{best * 1e6:.1f} us per step"
 
 
 def test_trainer_construction_to_first_training_step(benchmark: Any, tmp_path: Any) -> None:

@@ -7,6 +7,7 @@ protocol. Optional back-ends (rich, tqdm, psutil, fsspec, torch_xla) are importe
 
 from __future__ import annotations
 
+from lit_callbacks._batch_size_finder import BatchSizeFinder, is_oom_error
 from lit_callbacks._checkpoint import Checkpoint, ModelCheckpoint, OnExceptionCheckpoint
 from lit_callbacks._defaults import default_progress_bar
 from lit_callbacks._device_stats import DeviceStatsMonitor
@@ -15,6 +16,7 @@ from lit_callbacks._external import CALLBACKS_FACTORY_GROUPS, load_external_call
 from lit_callbacks._finetuning import BackboneFinetuning, BaseFinetuning
 from lit_callbacks._gradient_accumulation import GradientAccumulationScheduler
 from lit_callbacks._lambda import LambdaCallback
+from lit_callbacks._lr_finder import LearningRateFinder, LRFinderResult
 from lit_callbacks._lr_monitor import LearningRateMonitor
 from lit_callbacks._model_summary import (
     LayerSummary,
@@ -50,14 +52,17 @@ __all__ = [
     "BackboneFinetuning",
     "BaseFinetuning",
     "BasePredictionWriter",
+    "BatchSizeFinder",
     "Checkpoint",
     "DeviceStatsMonitor",
     "EMAWeightAveraging",
     "EarlyStopping",
     "EarlyStoppingReason",
     "GradientAccumulationScheduler",
+    "LRFinderResult",
     "LambdaCallback",
     "LayerSummary",
+    "LearningRateFinder",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelPruning",
@@ -87,6 +92,7 @@ __all__ = [
     "get_formatted_model_size",
     "get_human_readable_count",
     "get_standard_metrics",
+    "is_oom_error",
     "load_external_callbacks",
     "measure_flops",
     "profiler_from_alias",

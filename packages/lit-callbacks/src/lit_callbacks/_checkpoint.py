@@ -315,8 +315,10 @@ class ModelCheckpoint(Checkpoint):
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        skip_state = self._should_skip_saving_checkpoint(trainer)
         n_steps = self._every_n_train_steps
+        if n_steps < 1 and self._train_time_interval is None:
+            return  # the common configuration (save on validation / epoch end): nothing to decide per batch
+        skip_state = self._should_skip_saving_checkpoint(trainer)
         skip_batch = n_steps < 1 or trainer.global_step % n_steps != 0
         skip_time = True
         now = time.monotonic()

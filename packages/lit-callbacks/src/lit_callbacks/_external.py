@@ -12,6 +12,18 @@ log = logging.getLogger(__name__)
 
 CALLBACKS_FACTORY_GROUPS = ("lit.callbacks_factory", "lightning.pytorch.callbacks_factory")
 
+# Scanning the installed distributions costs ~20 ms; it is done once per process and group
+# (the factories themselves are called again for every Trainer, so each gets fresh callbacks).
+_ENTRY_POINTS: dict[str, tuple[Any, ...]] = {}
+
+
+def _entry_points(group: str) -> tuple[Any, ...]:
+    if group not in _ENTRY_POINTS:
+        from importlib.metadata import entry_points
+
+        _ENTRY_POINTS[group] = tuple(entry_points(group=group))
+    return _ENTRY_POINTS[group]
+
 
 def load_external_callbacks(group: str | Iterable[str] = CALLBACKS_FACTORY_GROUPS) -> list[Any]:
     """Call every factory registered in the entry-point ``group`` (or groups) and collect the callbacks.
@@ -25,13 +37,11 @@ def load_external_callbacks(group: str | Iterable[str] = CALLBACKS_FACTORY_GROUP
         [project.entry-points."lit.callbacks_factory"]
         my_callbacks = "my_package.module:factory"
     """
-    from importlib.metadata import entry_points
-
     groups = [group] if isinstance(group, str) else list(group)
     callbacks: list[Any] = []
     seen: set[str] = set()
     for name in groups:
-        for ep in entry_points(group=name):
+        for ep in _entry_points(name):
             if ep.value in seen:
                 continue
             seen.add(ep.value)

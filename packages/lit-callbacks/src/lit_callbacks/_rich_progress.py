@@ -37,7 +37,7 @@ class RichProgressBarTheme:
         processing_speed: Style of the ``it/s`` column.
         metrics: Style of the metrics column.
         metrics_text_delimiter: Separator between metrics.
-        metrics_format: Format spec of numeric metrics.
+        metrics_format: Format spec of float metrics (integers and strings are shown as they are).
     """
 
     description: Any = ""
@@ -110,7 +110,8 @@ def _columns() -> dict[str, Any]:
                 return Text()
             parts = []
             for name, value in self.metrics.items():
-                if not isinstance(value, str):
+                # only floats take the numeric format: an integer (``v_num: 0``) or a string is shown as is
+                if isinstance(value, float):
                     try:
                         value = f"{value:{self._format}}"
                     except (TypeError, ValueError):
@@ -177,6 +178,7 @@ class RichProgressBar(ProgressBar):
         self._wants_metrics = False
         self._pending: dict[Any, int] = {}
         self._budget_until = -math.inf
+        self._live_frames = True
         self.train_progress_bar_id: Any = None
         self.val_sanity_progress_bar_id: Any = None
         self.val_progress_bar_id: Any = None
@@ -275,6 +277,10 @@ class RichProgressBar(ProgressBar):
         self.progress.start()
         self._progress_stopped = False
         self._last_render = -math.inf
+        console = self._console
+        # rich shows intermediate frames only on a terminal or in a notebook; a file or a captured stream gets
+        # the final frame when the bars stop, so building the others would be wasted work
+        self._live_frames = bool(console.is_jupyter or (console.is_terminal and not console.is_dumb_terminal))
 
     def refresh(self, hard: bool = False, force: bool = False) -> None:
         """Redraw if a redraw is due.
@@ -282,7 +288,7 @@ class RichProgressBar(ProgressBar):
         Redraws happen at most ``refresh_rate`` times per second (``hard`` lifts this limit) and never so often
         that drawing takes more than :attr:`max_draw_fraction` of the run time (``force`` lifts both).
         """
-        if self.progress is None or self._progress_stopped:
+        if self.progress is None or self._progress_stopped or not (force or self._live_frames):
             return
         now = time.monotonic()
         if not force and (
@@ -318,11 +324,17 @@ class RichProgressBar(ProgressBar):
 
     def _update(self, task_id: Any, current: int) -> None:
         # per batch this costs one clock read; the task is updated and drawn only when a redraw is due
-        if self.progress is None or not self.is_enabled or task_id is None:
+        progress = self.progress
+        if progress is None or task_id is None or not self.is_enabled:
             return
         self._pending[task_id] = current
-        total = self.progress._tasks[task_id].total
-        self.refresh(hard=total is not None and current >= total)
+        total = progress._tasks[task_id].total
+        if total is not None and current >= total:
+            self.refresh(hard=True)
+            return
+        now = time.monotonic()
+        if now >= self._budget_until and now - self._last_render >= self._min_interval:
+            self.refresh()
 
     def _get_train_description(self, current_epoch: int) -> str:
         desc = f"Epoch {current_epoch}"

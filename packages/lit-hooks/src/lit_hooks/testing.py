@@ -743,8 +743,17 @@ def run_docstring_examples(module_name: str) -> int:
     import doctest
     import importlib
 
+    from lit_hooks._rank_zero import rank_zero_only
+
     module = importlib.import_module(module_name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    # examples may set process-wide state (a rank, environment variables): restore it afterwards
+    rank, environ = getattr(rank_zero_only, "rank", 0), dict(os.environ)
+    try:
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    finally:
+        rank_zero_only.rank = rank  # type: ignore[attr-defined]
+        os.environ.clear()
+        os.environ.update(environ)
     if result.failed:
         raise AssertionError(f"{result.failed} docstring example(s) failed in {module_name}")
     return result.attempted

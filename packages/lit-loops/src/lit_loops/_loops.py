@@ -524,6 +524,8 @@ class TrainingEpochLoop:
         self._batches_that_stepped = 0
         self.restarting = False
         self._resume_skip = 0
+        self._resume_data: dict[str, Any] | None = None
+        self._resume_validate = False
 
     @property
     def total_batch_idx(self) -> int:
@@ -583,6 +585,8 @@ class TrainingEpochLoop:
             if not self._should_accumulate():
                 self._batches_that_stepped += 1
             bp.increment_completed()
+            # the validation that batch triggers ran after the save: run it before continuing (exact resume)
+            self._resume_validate = True
         bp.reset_on_restart()
         self._resume_skip = bp.current.ready
 
@@ -700,12 +704,23 @@ class TrainingEpochLoop:
         skip = self._resume_skip
         if skip:
             self._resume_skip = 0
-            rank_zero_warn(
-                f"Resuming inside an epoch: the first {skip} batches of the train dataloader are skipped. The data"
-                " continues exactly where it stopped only when the loader's order is deterministic or resumable.",
-                category=PossibleUserWarning,
-            )
-            fetcher = Fetcher(itertools.islice(iter(loader), skip, None), runner.num_training_batches - skip)
+            position, self._resume_data = self._resume_data, None
+            if position is not None and skip >= runner.num_training_batches:
+                # saved after the epoch's last batch: nothing is left, and the next epoch starts a fresh pass
+                _keep_persistent_worker_seed(loader)
+                fetcher = Fetcher(loader, 0)
+            elif position is not None and _restore_data_position(loader, position, skip):
+                fetcher = Fetcher(loader, runner.num_training_batches - skip)
+            else:
+                rank_zero_warn(
+                    f"Resuming inside an epoch: the first {skip} batches of the train dataloader are skipped. The"
+                    " data continues exactly where it stopped only when the loader's order is deterministic or"
+                    " resumable.",
+                    category=PossibleUserWarning,
+                )
+                fetcher = Fetcher(
+                    itertools.islice(iter(loader), skip, None), runner.num_training_batches - skip
+                )
         else:
             bp.reset_on_run()
             self.scheduler_progress.reset_on_run()
@@ -731,6 +746,14 @@ class TrainingEpochLoop:
         training_step = module.training_step
         batch_idx_arg = _accepts(training_step, "batch_idx", min_args=2)
         combined = _is_combined(loader)
+        if self._resume_validate:
+            self._resume_validate = False
+            if runner.enable_validation and self._should_check_val_fx():
+                stepped = int(not self._should_accumulate())
+                self._batches_that_stepped -= stepped  # as in the interrupted run: counted after validation
+                runner.run_validation_in_fit(accumulating=not stepped)
+                self._batches_that_stepped += stepped
+                runner.results = results
         while not self.done:
             try:
                 batch = next(fetcher)
@@ -813,6 +836,8 @@ class TrainingEpochLoop:
                     logger.save()
             if max_time is not None and time.monotonic() - runner._fit_start_time >= max_time:
                 runner.should_stop = True
+            if runner.pending_signal is not None and runner.signal_handler is not None:
+                runner.signal_handler(runner.pending_signal)  # a consistent point: the step is complete
         runner.update_metrics_from(results, on_step=True)
         runner._in_batch_loop = False
 
@@ -838,6 +863,8 @@ class FitLoop:
         self._last_train_dl_reload_epoch = -math.inf
         self.restarting = False
         self._restarted_mid_epoch = False
+        self._resume_rng: dict[str, Any] | None = None
+        self._resume_grads: list[Tensor | None] | None = None
 
     @property
     def total_batch_idx(self) -> int:
@@ -910,6 +937,45 @@ class FitLoop:
             self._restarted_mid_epoch = True
             self.epoch_loop._prepare_restart()
             self.epoch_loop.val_loop.restarting = True  # no sanity check when continuing an epoch
+
+    def data_state(self) -> dict[str, Any] | None:
+        """The position of the running training pass (see :meth:`load_resume_state`), or ``None``."""
+        loader = self._loader
+        if loader is None:
+            return None
+        consumed = self.epoch_loop.batch_progress.current.ready
+        if _is_combined(loader):
+            return {"batches_consumed": consumed, "combined": loader.state_dict(batches_consumed=consumed)}
+        from lit_data import capture_loader_state
+
+        return capture_loader_state(loader, consumed)
+
+    def accumulated_grads(self) -> list[Tensor | None] | None:
+        """The gradients accumulated so far when called in the middle of an accumulation window, else ``None``."""
+        runner = self.runner
+        module = runner.module
+        if module is None or not runner._in_batch_loop or not self.epoch_loop._should_accumulate():
+            return None
+        return [None if p.grad is None else p.grad.detach().clone() for p in module.parameters()]
+
+    def load_resume_state(
+        self,
+        rng: dict[str, Any] | None,
+        data: dict[str, Any] | None,
+        grads: list[Tensor | None] | None = None,
+    ) -> None:
+        """Arm an exact resume after :meth:`load_state_dict`.
+
+        ``rng`` (from ``lit_data.collect_rng_states``) is put back right after ``on_train_start``, so that what
+        runs during set-up does not shift the random streams. ``data`` (from :meth:`data_state`) continues an
+        interrupted epoch at the index level: no consumed batch is loaded again, and a random sampler replays the
+        same order. ``grads`` (from :meth:`accumulated_grads`) finishes an interrupted accumulation window.
+        """
+        self._resume_rng = rng
+        self._resume_grads = grads
+        epoch_loop = self.epoch_loop
+        skip = epoch_loop._resume_skip
+        epoch_loop._resume_data = data if data is not None and data.get("batches_consumed") == skip else None
 
     def _should_reload(self) -> bool:
         n = self.runner.config.reload_dataloaders_every_n_epochs
@@ -1004,6 +1070,17 @@ class FitLoop:
             runner.set_stage(RunningStage.TRAINING)
         runner.results = epoch_loop._results
         d.call("on_train_start")
+        if self._resume_rng is not None:
+            from lit_data import set_rng_states
+
+            rng, self._resume_rng = self._resume_rng, None
+            set_rng_states(rng)
+            if not epoch_loop._resume_skip:
+                _keep_persistent_worker_seed(self._loader)
+        if self._resume_grads is not None:
+            grads, self._resume_grads = self._resume_grads, None
+            for param, grad in zip(runner.module.parameters(), grads):
+                param.grad = None if grad is None else grad.to(param.device, param.dtype)
         while not self.done:
             self.setup_data()
             loader = self._loader
@@ -1019,6 +1096,11 @@ class FitLoop:
                 d.call_callbacks("on_train_epoch_start")
                 d.call_module("on_train_epoch_start")
                 self.epoch_progress.increment_started()
+                if self._loader is not loader and self._loader is not None:
+                    # a hook rebuilt the dataloader (a batch size search): this epoch already uses the new one
+                    loader = self._loader
+                    for dl in getattr(loader, "flattened", [loader]):
+                        _set_sampler_epoch(dl, epoch)
             if runner.profiler is not None:
                 with runner.profiler.profile("run_training_epoch"):
                     epoch_loop.run(loader)
@@ -1055,6 +1137,37 @@ def _without_shuffling(loader: Any) -> Any:
         " We are turning off the training dataloader shuffling for you."
     )
     return update_dataloader(loader, SequentialSampler(loader.dataset), mode="train")
+
+
+def _restore_data_position(loader: Any, position: dict[str, Any], skip: int) -> bool:
+    """Make the next pass over ``loader`` continue after ``skip`` batches; ``False`` when it cannot."""
+    if position.get("batches_consumed") != skip:
+        return False
+    if "combined" in position:
+        if not _is_combined(loader):
+            return False
+        loader.load_state_dict(position["combined"])
+        return True
+    if not any(key in position for key in ("record", "sampler_state", "loader", "dataset")):
+        return False
+    from lit_data import restore_loader_state
+
+    restore_loader_state(loader, position)
+    return True
+
+
+def _keep_persistent_worker_seed(loader: Any) -> None:
+    """An uninterrupted run reuses its persistent workers for the next epoch without drawing a new worker seed
+    from the global generator; the resumed run's first ``iter()`` must not draw one either."""
+    from torch.utils.data import DataLoader
+
+    if not isinstance(loader, DataLoader) or not loader.persistent_workers or loader.num_workers == 0:
+        return
+    for name in ("batch_sampler", "sampler"):
+        wrapper = getattr(loader, name, None)
+        if callable(getattr(wrapper, "resume_from", None)):
+            wrapper.resume_from(None, 0, loader=loader)
+            return
 
 
 def _is_combined(loader: Any) -> bool:

@@ -117,6 +117,12 @@ class LoopRunner:
         # before ``configure_optimizers``) then "training" (optimizers, schedulers, loop progress)
         self.checkpoint_restorer: Callable[[LoopRunner, Any, str], None] | None = None
         self.hparams_logger: Callable[[LoopRunner], None] | None = None
+        # a signal recorded by the owner's handler, acted on by ``signal_handler`` at the next step boundary
+        self.pending_signal: int | None = None
+        self.signal_handler: Callable[[int], None] | None = None
+        # exceptions that end a run cleanly (teardown, loggers finalized as "success", no ``on_exception``); the
+        # Trainer registers the signal a tuner search raises once it is done (Lightning's tuner exit)
+        self.clean_exit_types: tuple[type[BaseException], ...] = ()
 
     # ------------------------------------------------------------------ simple properties
     @property
@@ -280,7 +286,13 @@ class LoopRunner:
                     mode=stage,
                 )
         fn = getattr(self.strategy, "process_dataloader", None)
-        return fn(dataloader) if callable(fn) else dataloader
+        dataloader = fn(dataloader) if callable(fn) else dataloader
+        if stage == "train":
+            from lit_data import make_resumable
+
+            # records the random state each pass starts from, so that a checkpoint can continue a pass exactly
+            dataloader = make_resumable(dataloader)
+        return dataloader
 
     def transfer_batch(self, batch: Any, dataloader_idx: int) -> Any:
         """``on_before_batch_transfer`` -> ``transfer_batch_to_device`` -> ``on_after_batch_transfer``."""
@@ -632,6 +644,14 @@ class LoopRunner:
             self.results = None
         try:
             out = self._run(fn, ckpt_path)
+        except self.clean_exit_types:
+            self._teardown_internal()
+            self._call_teardown(fn)
+            for logger in self.loggers:
+                logger.finalize("success")
+            self.state.status = TrainerStatus.FINISHED
+            self.state.stage = None
+            return None
         except BaseException as exc:
             self.state.status = TrainerStatus.INTERRUPTED
             self.dispatcher.call_callbacks("on_exception", exc)

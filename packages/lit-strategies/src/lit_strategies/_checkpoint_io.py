@@ -230,7 +230,7 @@ def _checked_load(source: Any, name: str, map_location: Any, weights_only: bool)
     try:
         checkpoint = torch.load(source, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as err:
-        if weights_only and "Unsupported global" in str(err):
+        if weights_only and "unsupported global" in str(err).lower():
             raise CheckpointLoadError(
                 f"Checkpoint {name!r} contains Python objects that safe loading (`weights_only=True`) refuses to"
                 " unpickle. If the file comes from a source you trust, load it with `weights_only=False`; otherwise"

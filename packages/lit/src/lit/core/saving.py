@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
-
 __all__ = ["load_from_checkpoint"]
 
 
@@ -20,15 +18,13 @@ def load_from_checkpoint(
     **kwargs: Any,
 ) -> Any:
     """Instantiate ``cls`` with the checkpoint's ``hyper_parameters`` (overridden by ``kwargs``) and load weights."""
+    from lit_strategies import TorchCheckpointIO
+
     path = os.fspath(checkpoint_path)
-    try:
-        checkpoint = torch.load(
-            path,
-            map_location=map_location or "cpu",
-            weights_only=True if weights_only is None else weights_only,
-        )
-    except Exception as err:
-        raise RuntimeError(f"Could not load the checkpoint {path!r}: {err}") from err
+    # safe ``weights_only`` loading by default, fsspec URLs, and errors that name the file and the problem
+    checkpoint = TorchCheckpointIO().load_checkpoint(
+        path, map_location=map_location, weights_only=weights_only
+    )
     if hparams_file is not None:
         import yaml  # pants: no-infer-dep
 

@@ -494,7 +494,10 @@ class Trainer(TrainerView):
         enable_model_summary: bool,
         max_time: Any,
     ) -> list[Any]:
-        out = list(callbacks)
+        from lit_callbacks import load_external_callbacks
+
+        # callbacks other installed packages advertise (`lit.callbacks_factory` and Lightning's group)
+        out = list(callbacks) + load_external_callbacks()
         names = _class_names
         if enable_model_summary and not any(names(cb) & {"ModelSummary"} for cb in out):
             import importlib.util
@@ -570,7 +573,25 @@ class Trainer(TrainerView):
         runner.module = model
         self.datamodule = datamodule
         runner.set_data(TrainerFn.FITTING, train_dataloaders, val_dataloaders, datamodule)
-        self._call_and_handle_interrupt(runner.run, TrainerFn.FITTING, ckpt_path)
+        from lit.trainer.checkpoint import remove_stale_temporaries
+        from lit.trainer.signal_connector import SignalConnector
+
+        # a process killed while saving leaves its temporary file next to the checkpoint: clear them now
+        folders = {self.default_root_dir, *(getattr(cb, "dirpath", None) for cb in self.checkpoint_callbacks)}
+        if ckpt_path is not None and "://" not in ckpt_path:
+            folders.add(os.path.dirname(os.path.abspath(ckpt_path)))
+        for folder in folders:
+            remove_stale_temporaries(folder)
+        signals = SignalConnector(self)
+        self.received_sigterm = False
+        runner.pending_signal = None
+        runner.signal_handler = signals.handle
+        signals.register()
+        try:
+            self._call_and_handle_interrupt(runner.run, TrainerFn.FITTING, ckpt_path)
+        finally:
+            signals.teardown()
+            runner.signal_handler = None
 
     def validate(
         self,
@@ -582,6 +603,7 @@ class Trainer(TrainerView):
         weights_only: bool | None = None,
     ) -> list[dict[str, float]]:
         """Run the validation loop; returns one dict of epoch metrics per dataloader."""
+        self._weights_only = weights_only
         return self._evaluate(TrainerFn.VALIDATING, model, dataloaders, ckpt_path, verbose, datamodule)
 
     def test(
@@ -594,6 +616,7 @@ class Trainer(TrainerView):
         weights_only: bool | None = None,
     ) -> list[dict[str, float]]:
         """Run the test loop; returns one dict of epoch metrics per dataloader."""
+        self._weights_only = weights_only
         return self._evaluate(TrainerFn.TESTING, model, dataloaders, ckpt_path, verbose, datamodule)
 
     def _evaluate(
@@ -615,7 +638,7 @@ class Trainer(TrainerView):
                 f"You cannot pass both `trainer.{name}(dataloaders=..., datamodule=...)`"
             )
         self.datamodule = datamodule
-        ckpt_path = self._resolve_ckpt_path(fn, ckpt_path)
+        ckpt_path = self._resolve_ckpt_path(fn, ckpt_path, model_provided=model is not None)
         self._ckpt_path = ckpt_path
         runner.set_data(fn, dataloaders, datamodule=datamodule)
         loop = runner.validate_loop if fn == TrainerFn.VALIDATING else runner.test_loop
@@ -655,33 +678,99 @@ class Trainer(TrainerView):
                 f"`return_predictions` should be True, False or None. Got {return_predictions!r}."
             )
         self.datamodule = datamodule
-        ckpt_path = self._resolve_ckpt_path(TrainerFn.PREDICTING, ckpt_path)
+        self._weights_only = weights_only
+        ckpt_path = self._resolve_ckpt_path(TrainerFn.PREDICTING, ckpt_path, model_provided=model is not None)
         self._ckpt_path = ckpt_path
         runner.set_data(TrainerFn.PREDICTING, dataloaders, datamodule=datamodule)
         runner.predict_loop.return_predictions = True if return_predictions is None else return_predictions
         return self._call_and_handle_interrupt(runner.run, TrainerFn.PREDICTING, ckpt_path)
 
-    def _resolve_ckpt_path(self, fn: TrainerFn, ckpt_path: Any) -> str | None:
-        """Turn ``"best"``/``"last"`` into the checkpoint callback's paths (other values pass through)."""
-        if ckpt_path is None:
+    def _resolve_ckpt_path(self, fn: TrainerFn, ckpt_path: Any, model_provided: bool = True) -> str | None:
+        """Lightning's rules for ``ckpt_path``: ``None``, ``"best"``, ``"last"``, ``"hpc"`` or a path/URL."""
+        from lit.trainer.signal_connector import _on_slurm, hpc_resume_path
+
+        name = fn.value
+        if ckpt_path is None and _on_slurm() and hpc_resume_path(self.default_root_dir) is not None:
+            ckpt_path = "hpc"
+        on_exception = [cb for cb in self.callbacks if "OnExceptionCheckpoint" in _class_names(cb)]
+        if ckpt_path is None and on_exception and fn == TrainerFn.FITTING:
+            ckpt_path = "last"
+            rank_zero_warn(
+                f"`.{name}(ckpt_path=None)` was called without a model. The last model of the previous `fit` call"
+                f" will be used. You can pass `{name}(ckpt_path='best')` to use the best model or"
+                f" `{name}(ckpt_path='last')` to use the last model. If you pass a value, this warning will be"
+                " silenced."
+            )
+        if ckpt_path is None and model_provided:
             return None
-        if ckpt_path in ("best", "last"):
-            ckpt = self.checkpoint_callback
-            if ckpt_path == "best" and fn == TrainerFn.FITTING:
-                raise ValueError(
-                    '`.fit(ckpt_path="best")` is not supported: resume from "last" or a path instead.'
+        if ckpt_path is None:  # no model passed: the one of the previous ``fit``, with its best weights
+            ckpt_path = "best"
+            tip = (
+                " There is also an on-exception checkpoint available, however it is used by default only when"
+                " fitting."
+                if on_exception
+                else ""
+            )
+            rank_zero_warn(
+                f"`.{name}(ckpt_path=None)` was called without a model. The best model of the previous `fit` call"
+                f" will be used.{tip} You can pass `.{name}(ckpt_path='best')` to use the best model or"
+                f" `.{name}(ckpt_path='last')` to use the last model. If you pass a value, this warning will be"
+                " silenced."
+            )
+        if ckpt_path == "best":
+            if len(self.checkpoint_callbacks) > 1:
+                rank_zero_warn(
+                    f'`.{name}(ckpt_path="best")` is called with Trainer configured with multiple `ModelCheckpoint`'
+                    " callbacks. It will use the best checkpoint path from first checkpoint callback."
                 )
+            ckpt = self.checkpoint_callback
             if ckpt is None:
                 raise ValueError(
-                    f'`.{fn.value}(ckpt_path="{ckpt_path}")` is set but `ModelCheckpoint` is not configured.'
+                    f'`.{name}(ckpt_path="best")` is set but `ModelCheckpoint` is not configured.'
                 )
-            path = getattr(ckpt, "best_model_path" if ckpt_path == "best" else "last_model_path", "")
-            if not path:
+            if hasattr(ckpt, "best_model_path") and not ckpt.best_model_path:
+                if self.fast_dev_run:
+                    raise ValueError(
+                        f'You cannot execute `.{name}(ckpt_path="best")` with `fast_dev_run=True`.'
+                        f" Please pass an exact checkpoint path to `.{name}(ckpt_path=...)`"
+                    )
                 raise ValueError(
-                    f'`.{fn.value}(ckpt_path="{ckpt_path}")` is set but `ModelCheckpoint` has not saved a'
-                    f" {'best' if ckpt_path == 'best' else 'last'} checkpoint yet."
+                    f'`.{name}(ckpt_path="best")` is set but `ModelCheckpoint` is not configured to save the best'
+                    " model."
                 )
-            return os.fspath(path)
+            ckpt_path = getattr(ckpt, "best_model_path", None)
+        elif ckpt_path == "last":
+            candidates = {getattr(cb, "ckpt_path", None) for cb in on_exception}
+            for cb in self.checkpoint_callbacks:
+                find = getattr(cb, "_find_last_checkpoints", None)
+                if callable(find):
+                    candidates |= set(find(self))
+                last = getattr(cb, "last_model_path", "")
+                if last:
+                    candidates.add(last)
+            existing = {
+                p: os.path.getmtime(p) for p in candidates if p and "://" not in p and os.path.isfile(p)
+            }
+            if not existing:
+                rank_zero_warn(
+                    f'.{name}(ckpt_path="last") is set, but there is no last checkpoint available. No checkpoint will'
+                    " be loaded. HINT: Set `ModelCheckpoint(..., save_last=True)`."
+                )
+                return None
+            ckpt_path = max(existing, key=existing.__getitem__)
+        elif ckpt_path == "hpc":
+            path = hpc_resume_path(self.default_root_dir)
+            if path is None:
+                raise ValueError(
+                    f'`.{name}(ckpt_path="hpc")` is set but no HPC checkpoint (hpc_ckpt_<N>.ckpt) was found in'
+                    f" {self.default_root_dir!r}. Pass an exact checkpoint path to `.{name}(ckpt_path=...)`."
+                )
+            ckpt_path = path
+        if not ckpt_path:
+            raise ValueError(
+                f"`.{name}()` found no path for the best weights: {ckpt_path!r}. Please specify a path for a"
+                f" checkpoint `.{name}(ckpt_path=PATH)`"
+            )
         return os.fspath(ckpt_path)
 
     def _call_and_handle_interrupt(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -726,6 +815,20 @@ class Trainer(TrainerView):
         from lit.trainer.checkpoint import save_checkpoint
 
         save_checkpoint(self, filepath, weights_only=bool(weights_only), storage_options=storage_options)
+
+    def tuning_session(self) -> Any:
+        """A tuning session over the running ``fit``/``validate``/``test``/``predict`` call (the tuner hook).
+
+        ``LearningRateFinder`` and ``BatchSizeFinder`` use it to run short trials of the active loop and then
+        restore the model, optimizers, loop progress, callbacks, loggers and random state exactly; see
+        ``lit_callbacks._tuning.TuningSession``. Its ``end_run()`` ends the current call cleanly.
+        """
+        from lit.tuner._session import TrainerTuningSession, _TunerExitException
+
+        runner = self._loop_runner
+        if _TunerExitException not in runner.clean_exit_types:
+            runner.clean_exit_types = (*runner.clean_exit_types, _TunerExitException)
+        return TrainerTuningSession(self)
 
     # ------------------------------------------------------------------ properties
     @property

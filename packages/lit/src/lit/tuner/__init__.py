@@ -1,11 +1,7 @@
-"""The tuner (``lightning.pytorch.tuner``); not provided yet by lit."""
+"""The tuner (``lightning.pytorch.tuner``): ``Tuner(trainer).lr_find(...)`` and ``.scale_batch_size(...)``."""
 
 from __future__ import annotations
 
-from typing import Any
+from lit.tuner.tuning import Tuner
 
-__all__: list[str] = []
-
-
-def __getattr__(name: str) -> Any:
-    raise AttributeError(f"`lit.tuner.{name}` is not available in this version of lit.")
+__all__ = ["Tuner"]
