@@ -126,6 +126,21 @@ def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False, ex
         )
 
 
+def _stage_flag(stage: RunningStage, doc: str) -> property:
+    """A read/write flag for one running stage: setting it selects the stage, clearing it leaves no stage."""
+
+    def get(self: Any) -> bool:
+        return self.state.stage == stage
+
+    def set_(self: Any, val: bool) -> None:
+        if val:
+            self.state.stage = stage
+        elif self.state.stage == stage:
+            self.state.stage = None
+
+    return property(get, set_, doc=doc)
+
+
 class Trainer(TrainerView):
     """Fits, validates, tests and predicts with a ``LightningModule`` (Lightning 2.6 compatible).
 
@@ -967,65 +982,11 @@ class Trainer(TrainerView):
         stage = self.state.stage
         return stage is not None and stage.evaluating
 
-    @property
-    def training(self) -> bool:
-        """Whether the training stage runs."""
-        return self.state.stage == RunningStage.TRAINING
-
-    @training.setter
-    def training(self, val: bool) -> None:
-        if val:
-            self.state.stage = RunningStage.TRAINING
-        elif self.training:
-            self.state.stage = None
-
-    @property
-    def testing(self) -> bool:
-        """Whether the test stage runs."""
-        return self.state.stage == RunningStage.TESTING
-
-    @testing.setter
-    def testing(self, val: bool) -> None:
-        if val:
-            self.state.stage = RunningStage.TESTING
-        elif self.testing:
-            self.state.stage = None
-
-    @property
-    def validating(self) -> bool:
-        """Whether the validation stage runs."""
-        return self.state.stage == RunningStage.VALIDATING
-
-    @validating.setter
-    def validating(self, val: bool) -> None:
-        if val:
-            self.state.stage = RunningStage.VALIDATING
-        elif self.validating:
-            self.state.stage = None
-
-    @property
-    def predicting(self) -> bool:
-        """Whether the predict stage runs."""
-        return self.state.stage == RunningStage.PREDICTING
-
-    @predicting.setter
-    def predicting(self, val: bool) -> None:
-        if val:
-            self.state.stage = RunningStage.PREDICTING
-        elif self.predicting:
-            self.state.stage = None
-
-    @property
-    def sanity_checking(self) -> bool:
-        """Whether the sanity check runs."""
-        return self.state.stage == RunningStage.SANITY_CHECKING
-
-    @sanity_checking.setter
-    def sanity_checking(self, val: bool) -> None:
-        if val:
-            self.state.stage = RunningStage.SANITY_CHECKING
-        elif self.sanity_checking:
-            self.state.stage = None
+    training = _stage_flag(RunningStage.TRAINING, "Whether the training stage runs.")
+    testing = _stage_flag(RunningStage.TESTING, "Whether the test stage runs.")
+    validating = _stage_flag(RunningStage.VALIDATING, "Whether the validation stage runs.")
+    predicting = _stage_flag(RunningStage.PREDICTING, "Whether the predict stage runs.")
+    sanity_checking = _stage_flag(RunningStage.SANITY_CHECKING, "Whether the sanity check runs.")
 
     @property
     def ckpt_path(self) -> str | None:
